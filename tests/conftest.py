@@ -1,0 +1,5 @@
+"""The local world's fixtures are pytest plugins under tests/world, one per area."""
+
+pytest_plugins = [
+    "tests.world.pytest_base",
+]

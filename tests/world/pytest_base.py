@@ -1,0 +1,20 @@
+"""Fixtures every area of the local world shares: a work folder and the test CA."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.world.tls import LocalCA
+
+
+@pytest.fixture(scope="session")
+def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield tmp_path_factory.mktemp("world")
+
+
+@pytest.fixture(scope="session")
+def test_ca(world_dir: Path) -> LocalCA:
+    return LocalCA.create(world_dir / "ca")
