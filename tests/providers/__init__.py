@@ -1,0 +1,1 @@
+"""Provider tests: the shared contract (contract.py) and one test module per provider."""
