@@ -2,4 +2,7 @@
 
 pytest_plugins = [
     "tests.world.pytest_base",
+    "tests.world.pytest_kube",
+    "tests.world.pytest_registry",
+    "tests.world.pytest_doubles",
 ]
