@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +66,9 @@ def _password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def _start(ca: LocalCA, directory: Path, mode: Mode) -> Iterator[RegistryWorld]:
+@contextmanager
+def registry_world(ca: LocalCA, directory: Path, mode: Mode) -> Iterator[RegistryWorld]:
+    """A started registry with `team/app:v1` pushed and the users above; stopped on exit."""
     registry = Registry(ca=ca, directory=directory, mode=mode).start()
     try:
         if mode == "token":
@@ -94,9 +97,11 @@ def _start(ca: LocalCA, directory: Path, mode: Mode) -> Iterator[RegistryWorld]:
 
 @pytest.fixture(scope="session")
 def basic_registry(world_dir: Path, test_ca: LocalCA) -> Iterator[RegistryWorld]:
-    yield from _start(test_ca, world_dir, "htpasswd")
+    with registry_world(test_ca, world_dir, "htpasswd") as world:
+        yield world
 
 
 @pytest.fixture(scope="session")
 def token_registry(world_dir: Path, test_ca: LocalCA) -> Iterator[RegistryWorld]:
-    yield from _start(test_ca, world_dir, "token")
+    with registry_world(test_ca, world_dir, "token") as world:
+        yield world

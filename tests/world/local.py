@@ -1,0 +1,50 @@
+"""The whole local world in one context manager, for people and scripts rather than pytest:
+``python -m tests.world`` (prints where everything is), the ``make run`` demo and the
+benchmark use it; the pytest fixtures start the same pieces one by one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.world.kube import KubeWorld
+from tests.world.pytest_registry import RegistryWorld, registry_world
+from tests.world.tls import LocalCA
+
+
+@dataclass(frozen=True)
+class LocalWorld:
+    directory: Path
+    ca: LocalCA
+    kube: KubeWorld
+    basic: RegistryWorld | None
+    token: RegistryWorld | None
+
+    def describe(self) -> str:
+        lines = [f"local world in {self.directory}", f"  CA: {self.ca.ca_path}"]
+        for name, cluster in self.kube.clusters.items():
+            lines.append(f"  cluster {name}: {cluster.server} (kubeconfig context {name!r})")
+        lines.append(f"  kubeconfig: {self.kube.kubeconfig_path}")
+        for label, world in (("htpasswd", self.basic), ("token", self.token)):
+            if world is not None:
+                lines.append(
+                    f"  registry ({label}): https://{world.host}  image {world.reference}  "
+                    f"user {world.puller.username}"
+                )
+        return "\n".join(lines)
+
+
+@contextmanager
+def local_world(directory: Path, *, registries: bool = True) -> Iterator[LocalWorld]:
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = LocalCA.create(directory / "ca")
+    with ExitStack() as stack:
+        kube = KubeWorld(directory / "kube", ca).start()
+        stack.callback(kube.stop)
+        basic = token = None
+        if registries:
+            basic = stack.enter_context(registry_world(ca, directory / "registries", "htpasswd"))
+            token = stack.enter_context(registry_world(ca, directory / "registries", "token"))
+        yield LocalWorld(directory=directory, ca=ca, kube=kube, basic=basic, token=token)
