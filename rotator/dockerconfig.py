@@ -121,8 +121,10 @@ class Fingerprint:
         if version != FINGERPRINT_VERSION or not parts:
             return None
         try:
-            salt = base64.urlsafe_b64decode(salt_text)
+            salt = base64.b64decode(salt_text, altchars=b"-_", validate=True)
         except (binascii.Error, ValueError):
+            return None
+        if not salt:
             return None
         digests = dict(p.split("=", 1) for p in parts.split(",") if "=" in p)
         return cls(salt=salt, digests=digests)

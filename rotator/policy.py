@@ -26,7 +26,8 @@ def renew_at(
         moment = expires_at - renew_before
     else:
         moment = issued_at + lifetime * renew_fraction
-    return moment.replace(microsecond=0)
+    # A clock-skewed credential can expire before it was issued; never schedule past expiry.
+    return min(moment, expires_at).replace(microsecond=0)
 
 
 @dataclass(frozen=True, kw_only=True)
