@@ -20,6 +20,9 @@ class Scope:
     namespaces: Collection[str] = ()
     registries: Collection[str] = ()
 
+    def admits_cluster(self, cluster: str) -> bool:
+        return not self.clusters or cluster in self.clusters
+
     def admits(self, target: Target, registries: Sequence[str]) -> bool:
         return (
             (not self.clusters or target.cluster in self.clusters)
