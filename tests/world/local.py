@@ -22,6 +22,9 @@ class LocalWorld:
     basic: RegistryWorld | None
     token: RegistryWorld | None
 
+    def password_file(self, label: str) -> Path:
+        return self.directory / "registries" / f"{label}-puller.password"
+
     def describe(self) -> str:
         lines = [f"local world in {self.directory}", f"  CA: {self.ca.ca_path}"]
         for name, cluster in self.kube.clusters.items():
@@ -31,7 +34,7 @@ class LocalWorld:
             if world is not None:
                 lines.append(
                     f"  registry ({label}): https://{world.host}  image {world.reference}  "
-                    f"user {world.puller.username}"
+                    f"user {world.puller.username}, password in {self.password_file(label)}"
                 )
         return "\n".join(lines)
 
@@ -47,4 +50,11 @@ def local_world(directory: Path, *, registries: bool = True) -> Iterator[LocalWo
         if registries:
             basic = stack.enter_context(registry_world(ca, directory / "registries", "htpasswd"))
             token = stack.enter_context(registry_world(ca, directory / "registries", "token"))
-        yield LocalWorld(directory=directory, ca=ca, kube=kube, basic=basic, token=token)
+        world = LocalWorld(directory=directory, ca=ca, kube=kube, basic=basic, token=token)
+        for label, registry in (("htpasswd", basic), ("token", token)):
+            if registry is not None:
+                # The puller's password, for a person or a demo config to read (owner-only).
+                path = world.password_file(label)
+                path.touch(mode=0o600)
+                path.write_text(registry.puller.password + "\n")
+        yield world
