@@ -125,7 +125,9 @@ class Rotation:
                 results.append(result_for(decision, None))
                 on_result(results[-1])
         written = self._write_all(plan.due, force=force, on_result=on_result, results=results)
-        results.extend(self._post_verify(written))
+        for result in self._post_verify(written):
+            results.append(result)
+            on_result(result)
         return results
 
     # -- mint and pre-verify -----------------------------------------------------------------
