@@ -260,6 +260,13 @@ class Rotation:
                     # Someone else wrote the Secret (or one already exists without our
                     # label): read it again and decide afresh from what is there now.
                     observed = store.get(decision.target)
+                    if observed.fingerprint == desired.annotations[ANN_FINGERPRINT]:
+                        # This run's own write (the fingerprint carries the run's random
+                        # salt): it landed, its answer was lost and the HTTP client's retry
+                        # met it. It is rotated; post-verify checks what is stored.
+                        landed = store.read(decision.target)
+                        if landed is not None:
+                            return decision, landed, None
                     decision = self.redecide(
                         self.settings,
                         decision,

@@ -122,6 +122,19 @@ def _keep(item: Mapping[str, Any]) -> _Kept:
     )
 
 
+def _stored(target: Target, item: Mapping[str, Any], *, created: bool) -> StoredSecret:
+    meta = item.get("metadata") or {}
+    return StoredSecret(
+        target=target,
+        secret_type=str(item.get("type") or ""),
+        data={k: base64.b64decode(v) for k, v in (item.get("data") or {}).items()},
+        labels=strings(meta.get("labels")),
+        annotations=strings(meta.get("annotations")),
+        resource_version=str(meta.get("resourceVersion") or ""),
+        created=created,
+    )
+
+
 class SecretStore:
     """The Secrets of one cluster: observe them all at once, read one, create or replace one.
 
@@ -250,16 +263,16 @@ class SecretStore:
             redact=secret_forms(desired.data, encoded),
         )
         self._kept[(target.namespace, target.secret)] = _keep(answer)
-        meta = answer.get("metadata") or {}
-        return StoredSecret(
-            target=target,
-            secret_type=str(answer.get("type") or ""),
-            data={k: base64.b64decode(v) for k, v in (answer.get("data") or {}).items()},
-            labels=strings(meta.get("labels")),
-            annotations=strings(meta.get("annotations")),
-            resource_version=str(meta.get("resourceVersion") or ""),
-            created=not observed.exists,
-        )
+        return _stored(target, answer, created=not observed.exists)
+
+    def read(self, target: Target) -> StoredSecret | None:
+        """The target as stored, data included (one GET); None when it does not exist. For a
+        write that landed but whose answer was lost: post-verify reads what is there."""
+        item = self.api.call_optional(self._request("GET", target.namespace, target.secret))
+        if item is None:
+            return None
+        self._kept[(target.namespace, target.secret)] = _keep(item)
+        return _stored(target, item, created=False)
 
     def read_key(self, *, namespace: str, name: str, key: str) -> bytes:
         """One data key of any Secret (a provider's source credential): one GET."""
