@@ -39,6 +39,7 @@ def build_plan(
     now: datetime,
     force: bool = False,
     static: Mapping[str, Credential] | None = None,
+    static_registries: Collection[str] = (),
     scope: Scope | None = None,
 ) -> Plan:
     """One decision per selected target, sorted by target.
@@ -65,6 +66,7 @@ def build_plan(
                     force=force,
                     now=now,
                     static=static or {},
+                    static_registries=frozenset(static_registries),
                 )
                 decisions.append(decide(check))
     decisions.sort(key=lambda d: d.target)

@@ -41,6 +41,8 @@ class CheckInput:
     # Credentials of static registries (read before planning, as it costs nothing); a cloud
     # registry is minted only once something is due, so its source cannot be compared.
     static: Mapping[str, Credential]
+    # Registries whose credentials never expire, read or not: they need no renew-at.
+    static_registries: frozenset[str] = frozenset()
 
 
 Check = Callable[[CheckInput], tuple[Reason, bool, str] | None]
@@ -102,7 +104,7 @@ def _expired(c: CheckInput) -> tuple[Reason, bool, str] | None:
 
 
 def _renew_due(c: CheckInput) -> tuple[Reason, bool, str] | None:
-    minted = [r for r in c.registries if r not in c.static]
+    minted = [r for r in c.registries if r not in c.static and r not in c.static_registries]
     if minted and c.observed.renew_at is None:
         return Reason.RENEW_DUE, True, "no renew-at annotation; renewing to restore it"
     if c.observed.renew_at is not None and c.now >= c.observed.renew_at:

@@ -5,13 +5,12 @@ distinct stored credential once."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from rotator import dockerconfig
-from rotator.config import Settings
 from rotator.errors import ExitCode, RotatorError, VerificationError, WriteConflict
 from rotator.logs import REDACTOR
 from rotator.model import (
@@ -72,6 +71,14 @@ def result_for(
     )
 
 
+def source_failure(decision: Decision, failures: Mapping[str, RotatorError]) -> RotatorError | None:
+    """The error of an unreadable static source this Secret uses, unless the Secret is refused
+    anyway (then the refusal is the news)."""
+    if decision.refused or decision.reason is Reason.WRONG_TYPE:
+        return None
+    return next((failures[r] for r in decision.registries if r in failures), None)
+
+
 @dataclass(frozen=True)
 class _Prepared:
     """What one Secret with a given list of registries gets: bytes and annotations."""
@@ -82,7 +89,13 @@ class _Prepared:
 
 class Rotation:
     def __init__(
-        self, runtime: Runtime, *, now: datetime, salt: bytes, static: dict[str, Credential]
+        self,
+        runtime: Runtime,
+        *,
+        now: datetime,
+        salt: bytes,
+        static: dict[str, Credential],
+        static_failures: dict[str, RotatorError] | None = None,
     ) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
@@ -90,12 +103,15 @@ class Rotation:
         self.salt = salt
         self.static = static
         self.credentials: dict[str, list[Credential]] = {}
-        self.failures: dict[str, tuple[Outcome, RotatorError]] = {}
+        self.failures: dict[str, tuple[Outcome, RotatorError]] = {
+            name: (Outcome.FAILED_MINT, error) for name, error in (static_failures or {}).items()
+        }
+        self.static_failures = static_failures or {}
         self._prepared: dict[tuple[str, ...], _Prepared] = {}
 
     @staticmethod
     def redecide(
-        settings: Settings,
+        runtime: Runtime,
         decision: Decision,
         *,
         observed: Observed,
@@ -103,7 +119,8 @@ class Rotation:
         force: bool,
         static: dict[str, Credential] | None = None,
     ) -> Decision:
-        spec = next(s for s in settings.secrets if s.name == decision.target.secret)
+        """Decide again for one target from a fresh read (after a 409, or in a dry run)."""
+        spec = next(s for s in runtime.settings.secrets if s.name == decision.target.secret)
         check = CheckInput(
             target=decision.target,
             observed=observed,
@@ -112,6 +129,7 @@ class Rotation:
             force=force,
             now=now,
             static=static or {},
+            static_registries=frozenset(n for n, p in runtime.providers.items() if p.static),
         )
         return decide(check)
 
@@ -122,7 +140,11 @@ class Rotation:
         results: list[RotationResult] = []
         for decision in plan.decisions:
             if not decision.rotate:
-                results.append(result_for(decision, None))
+                unreadable = source_failure(decision, self.static_failures)
+                if unreadable is None:
+                    results.append(result_for(decision, None))
+                else:
+                    results.append(result_for(decision, Outcome.FAILED_MINT, error=unreadable))
                 on_result(results[-1])
         written = self._write_all(plan.due, force=force, on_result=on_result, results=results)
         for result in self._post_verify(written):
@@ -136,7 +158,8 @@ class Rotation:
         if not names:
             return
         with ThreadPoolExecutor(max_workers=min(8, len(names)), thread_name_prefix="mint") as pool:
-            list(pool.map(self._mint_and_verify_one, names))
+            # A static source that could not be read before planning stays failed this run.
+            list(pool.map(self._mint_and_verify_one, [n for n in names if n not in self.failures]))
 
     def _mint_and_verify_one(self, name: str) -> None:
         try:
@@ -268,7 +291,7 @@ class Rotation:
                         if landed is not None:
                             return decision, landed, None
                     decision = self.redecide(
-                        self.settings,
+                        self.runtime,
                         decision,
                         observed=observed,
                         now=self.now,

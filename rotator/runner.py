@@ -17,9 +17,18 @@ from datetime import datetime
 
 from rotator.errors import ExitCode, RotatorError
 from rotator.logs import REDACTOR, fields
-from rotator.model import Credential, Decision, Observed, Outcome, Plan, Reason, RotationResult
+from rotator.model import (
+    Credential,
+    Decision,
+    Observed,
+    Outcome,
+    Plan,
+    Reason,
+    RotationResult,
+    Target,
+)
 from rotator.plan import Scope, build_plan
-from rotator.rotation import Rotation, result_for
+from rotator.rotation import Rotation, result_for, source_failure
 from rotator.runtime import Runtime
 from rotator.writer import ClusterSnapshot
 
@@ -92,10 +101,19 @@ def observe(
     return snapshots, failures
 
 
-def _read_static(runtime: Runtime, names: Iterable[str], now: datetime) -> dict[str, Credential]:
+@dataclass(frozen=True)
+class StaticSources:
+    """Static credentials read before planning, and the sources that could not be read."""
+
+    credentials: dict[str, Credential]
+    failures: dict[str, RotatorError]
+
+
+def _read_static(runtime: Runtime, names: Iterable[str], now: datetime) -> StaticSources:
     """Static sources cost nothing to read, so they are read before planning: a changed source
-    then shows up as a reason to rotate. A failure here only matters if the Secret is due."""
-    found: dict[str, Credential] = {}
+    then shows up as a reason to rotate. One that cannot be read fails its Secrets even when
+    they look fresh: whether the source changed is then unknown."""
+    sources = StaticSources(credentials={}, failures={})
     for name in names:
         provider = runtime.providers[name]
         if not provider.static:
@@ -104,11 +122,12 @@ def _read_static(runtime: Runtime, names: Iterable[str], now: datetime) -> dict[
             credentials = provider.mint(now)
         except RotatorError as exc:
             log.warning("cannot read static source", extra=fields(registry=name, error=exc.message))
+            sources.failures[name] = exc
             continue
         for cred in credentials:
             REDACTOR.add(cred.password, username=cred.username)
-        found[name] = credentials[0]
-    return found
+        sources.credentials[name] = credentials[0]
+    return sources
 
 
 def plan_run(
@@ -117,22 +136,23 @@ def plan_run(
     *,
     now: datetime,
     options: RunOptions,
-) -> tuple[Plan, dict[str, Credential]]:
+) -> tuple[Plan, StaticSources]:
     settings = runtime.settings
     used = {r for spec in settings.secrets for r in spec.registries}
     if options.scope.registries:
         used &= set(options.scope.registries)
     static = _read_static(runtime, sorted(used), now)
-    observed: dict[object, Observed] = {}
+    observed: dict[Target, Observed] = {}
     for snapshot in snapshots.values():
         observed.update({o.target: o for o in snapshot.secrets.values()})
     plan = build_plan(
         settings=settings,
         namespaces={name: tuple(s.namespaces.values()) for name, s in snapshots.items()},
-        observed=observed,  # type: ignore[arg-type]
+        observed=observed,
         now=now,
         force=options.force,
-        static=static,
+        static=static.credentials,
+        static_registries={n for n, p in runtime.providers.items() if p.static},
         scope=options.scope,
     )
     return plan, static
@@ -158,9 +178,18 @@ def run_once(
     )
     notify = on_result or (lambda _result: None)
     if options.dry_run:
-        results = [_dry_run(runtime, d, now, options, notify) for d in plan.decisions]
+        results = [
+            _dry_run(runtime, d, now=now, options=options, notify=notify, static=static)
+            for d in plan.decisions
+        ]
     else:
-        rotation = Rotation(runtime, now=now, salt=secrets.token_bytes(16), static=static)
+        rotation = Rotation(
+            runtime,
+            now=now,
+            salt=secrets.token_bytes(16),
+            static=static.credentials,
+            static_failures=static.failures,
+        )
         results = rotation.run(plan, force=options.force, on_result=notify)
     for result in results:
         _log_result(result)
@@ -173,7 +202,13 @@ def run_once(
 
 
 def _dry_run(
-    runtime: Runtime, decision: Decision, now: datetime, options: RunOptions, notify: OnResult
+    runtime: Runtime,
+    decision: Decision,
+    *,
+    now: datetime,
+    options: RunOptions,
+    notify: OnResult,
+    static: StaticSources,
 ) -> RotationResult:
     """What a real run would do. A target missing from the managed-Secret LIST is read once:
     a same-name Secret without our label would be refused, and the plan should say so."""
@@ -187,10 +222,13 @@ def _dry_run(
             return result
         if seen.exists:
             decision = Rotation.redecide(
-                runtime.settings, decision, observed=seen, now=now, force=options.force
+                runtime, decision, observed=seen, now=now, force=options.force
             )
-    outcome = Outcome.DRY_RUN if decision.rotate else None
-    result = result_for(decision, outcome)
+    unreadable = source_failure(decision, static.failures)
+    if unreadable is not None:
+        result = result_for(decision, Outcome.FAILED_MINT, error=unreadable)
+    else:
+        result = result_for(decision, Outcome.DRY_RUN if decision.rotate else None)
     notify(result)
     return result
 

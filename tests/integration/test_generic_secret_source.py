@@ -132,3 +132,16 @@ def test_an_unreadable_source_secret_fails_the_mint_and_writes_nothing(env: Rota
     assert run.code == 0, run.err
     assert run.results()[("alpha", target)]["outcome"] == "rotated"
     assert env.existing("alpha", target)["metadata"]["name"] == SECRET
+
+    # The source disappears while the target is fresh: whether it changed is now unknown, so
+    # the target is reported failed (not fresh) and is left exactly as it was.
+    before = env.existing("alpha", target)
+    env.core("alpha").delete_namespaced_secret(SOURCE, source_ns)
+
+    run = env.rotate(config)
+
+    assert run.code == 4
+    item = run.results()[("alpha", target)]
+    assert (item["outcome"], item["reason"], item["exit_code"]) == ("failed-mint", "fresh", 4)
+    assert f"Secret {source_ns}/{SOURCE}" in item["message"]
+    assert env.existing("alpha", target) == before

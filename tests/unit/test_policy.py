@@ -388,3 +388,19 @@ def test_parse_time_of_junk_is_none() -> None:
 def test_parse_time_never_raises_and_returns_utc(text: str) -> None:
     moment = parse_time(text)
     assert moment is None or moment.tzinfo is UTC
+
+
+def test_static_registry_needs_no_renew_at_even_when_its_source_was_not_read() -> None:
+    decision = decide(
+        CheckInput(
+            target=TARGET,
+            observed=owned(registries=("harbor",), renew_at=None, expires_at=None),
+            registries=("harbor",),
+            adopt=False,
+            force=False,
+            now=NOW,
+            static={},
+            static_registries=frozenset({"harbor"}),
+        )
+    )
+    assert (decision.reason, decision.rotate) == (Reason.FRESH, False)
