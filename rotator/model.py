@@ -3,6 +3,7 @@ stages of ``observe → plan → mint → verify → write → verify``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -135,3 +136,14 @@ class RotationResult:
     verified: bool = False
     error: str | None = None
     exit_code: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DesiredSecret:
+    """What to write. The ownership label is always added; ``rotator.dev/`` annotations not
+    listed here are removed from an existing Secret."""
+
+    data: Mapping[str, bytes] = field(repr=False)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    secret_type: str = DOCKERCONFIGJSON_TYPE

@@ -5,86 +5,35 @@ distinct stored credential once."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from datetime import datetime
 
 from rotator import dockerconfig
+from rotator.desired import Prepared, prepare
 from rotator.errors import ExitCode, RotatorError, VerificationError, WriteConflict
 from rotator.logs import REDACTOR
 from rotator.model import (
-    ANN_EXPIRES_AT,
     ANN_FINGERPRINT,
-    ANN_REGISTRIES,
-    ANN_RENEW_AT,
-    ANN_ROTATED_AT,
-    ANN_VERIFIED_AT,
     DOCKERCONFIGJSON_KEY,
     DOCKERCONFIGJSON_TYPE,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     Credential,
     Decision,
+    DesiredSecret,
     Observed,
     Outcome,
     Plan,
     Reason,
     RotationResult,
 )
-from rotator.policy import CheckInput, decide, format_time, renew_at
+from rotator.policy import CheckInput, decide
+from rotator.results import result_for, source_failure, with_exit
 from rotator.runtime import Runtime
-from rotator.writer import DesiredSecret, StoredSecret
+from rotator.writer import StoredSecret
 
 log = logging.getLogger("rotator.rotation")
-
-
-def result_for(
-    decision: Decision,
-    outcome: Outcome | None,
-    *,
-    error: RotatorError | None = None,
-    expires_at: datetime | None = None,
-    verified: bool = False,
-) -> RotationResult:
-    """A result for a decision; ``outcome=None`` means "not rotated": fresh or refused."""
-    if outcome is None:
-        outcome = Outcome.REFUSED_UNOWNED if decision.refused else Outcome.FRESH
-    if outcome is Outcome.FRESH and decision.reason is Reason.WRONG_TYPE:
-        outcome = Outcome.FAILED_WRITE
-    code = ExitCode.OK
-    if error is not None:
-        code = error.exit_code
-    elif outcome is Outcome.REFUSED_UNOWNED or decision.reason is Reason.WRONG_TYPE:
-        code = ExitCode.REFUSED
-    message = error.message if error is not None else None
-    if message is None and (outcome is not Outcome.ROTATED):
-        message = decision.message
-    return RotationResult(
-        target=decision.target,
-        outcome=outcome,
-        reason=decision.reason,
-        expires_at=expires_at if outcome is Outcome.ROTATED else decision.observed.expires_at,
-        verified=verified,
-        error=message,
-        exit_code=int(code),
-    )
-
-
-def source_failure(decision: Decision, failures: Mapping[str, RotatorError]) -> RotatorError | None:
-    """The error of an unreadable static source this Secret uses, unless the Secret is refused
-    anyway (then the refusal is the news)."""
-    if decision.refused or decision.reason is Reason.WRONG_TYPE:
-        return None
-    return next((failures[r] for r in decision.registries if r in failures), None)
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """What one Secret with a given list of registries gets: bytes and annotations."""
-
-    desired: DesiredSecret
-    expires_at: datetime | None
 
 
 class Rotation:
@@ -107,7 +56,7 @@ class Rotation:
             name: (Outcome.FAILED_MINT, error) for name, error in (static_failures or {}).items()
         }
         self.static_failures = static_failures or {}
-        self._prepared: dict[tuple[str, ...], _Prepared] = {}
+        self._prepared: dict[tuple[str, ...], Prepared] = {}
 
     @staticmethod
     def redecide(
@@ -183,39 +132,14 @@ class Rotation:
 
     # -- write -------------------------------------------------------------------------------
 
-    def _prepare(self, registries: tuple[str, ...]) -> _Prepared:
+    def _prepare(self, registries: tuple[str, ...]) -> Prepared:
         prepared = self._prepared.get(registries)
         if prepared is None:
             creds = [c for name in registries for c in self.credentials[name]]
-            annotations = {
-                ANN_REGISTRIES: ",".join(registries),
-                ANN_ROTATED_AT: format_time(self.now),
-                ANN_VERIFIED_AT: format_time(self.now),
-                ANN_FINGERPRINT: dockerconfig.fingerprint(creds, self.salt),
-            }
-            expiring = [c for c in creds if c.expires_at is not None]
-            expires_at = min((c.expires_at for c in expiring), default=None)  # type: ignore[type-var]
-            if expiring and expires_at is not None:
-                schedule = self.settings.schedule
-                renew = min(
-                    renew_at(
-                        issued_at=c.issued_at,
-                        expires_at=c.expires_at,  # type: ignore[arg-type]
-                        renew_fraction=schedule.renew_fraction,
-                        renew_before=schedule.renew_before,
-                    )
-                    for c in expiring
-                )
-                annotations[ANN_EXPIRES_AT] = format_time(expires_at)
-                annotations[ANN_RENEW_AT] = format_time(renew)
-            desired = DesiredSecret(
-                data={DOCKERCONFIGJSON_KEY: dockerconfig.render(creds)},
-                annotations=annotations,
-                labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE},
+            prepared = prepare(
+                registries, creds, now=self.now, salt=self.salt, schedule=self.settings.schedule
             )
-            prepared = self._prepared[registries] = _Prepared(
-                desired=desired, expires_at=expires_at
-            )
+            self._prepared[registries] = prepared
         return prepared
 
     def _write_all(
@@ -306,7 +230,7 @@ class Rotation:
             log.exception("internal error while writing %s", decision.target)
             error = RotatorError(f"internal error: {type(exc).__name__}")
             result = result_for(decision, Outcome.FAILED_WRITE, error=error)
-            return decision, None, _with_exit(result, ExitCode.INTERNAL)
+            return decision, None, with_exit(result, ExitCode.INTERNAL)
         raise AssertionError("unreachable: the retry loop returns or raises")
 
     # -- post-verify -------------------------------------------------------------------------
@@ -370,7 +294,3 @@ def _mismatch(stored: StoredSecret, desired: DesiredSecret) -> str | None:
         return "no ownership label"
     changed = sorted(k for k, v in desired.annotations.items() if stored.annotations.get(k) != v)
     return f"different annotations ({', '.join(changed)})" if changed else None
-
-
-def _with_exit(result: RotationResult, code: ExitCode) -> RotationResult:
-    return replace(result, exit_code=int(code))

@@ -28,7 +28,8 @@ from rotator.model import (
     Target,
 )
 from rotator.plan import Scope, build_plan
-from rotator.rotation import Rotation, result_for, source_failure
+from rotator.results import result_for, source_failure
+from rotator.rotation import Rotation
 from rotator.runtime import Runtime
 from rotator.writer import ClusterSnapshot
 

@@ -36,9 +36,9 @@ from rotator.kubeapi import (
 )
 from rotator.model import (
     ANNOTATION_PREFIX,
-    DOCKERCONFIGJSON_TYPE,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
+    DesiredSecret,
     Observed,
     Target,
 )
@@ -73,17 +73,6 @@ _WRITE_QUERY = (("fieldManager", FIELD_MANAGER),)
 def secret_path(namespace: str, name: str | None = None) -> str:
     base = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets"
     return base if name is None else f"{base}/{quote(name, safe='')}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class DesiredSecret:
-    """What to write. The ownership label is always added; ``rotator.dev/`` annotations not
-    listed here are removed from an existing Secret."""
-
-    data: Mapping[str, bytes] = field(repr=False)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    labels: Mapping[str, str] = field(default_factory=dict)
-    secret_type: str = DOCKERCONFIGJSON_TYPE
 
 
 @dataclass(frozen=True, kw_only=True)
