@@ -22,6 +22,7 @@ import kubernetes.client
 import yaml
 
 from tests.world.local import LocalWorld, local_world
+from tests.world.pytest_registry import skopeo_inspect
 
 NAMESPACES = {"alpha": ("team-a", "team-b", "sandbox"), "beta": ("team-a", "team-c")}
 
@@ -120,20 +121,8 @@ def _pull_with_stored_secret(world: LocalWorld, directory: Path) -> int:
         if registry is None:
             continue
         print(f"\n$ skopeo inspect --authfile <alpha/team-a/regcred> docker://{registry.reference}")
-        result = subprocess.run(
-            [
-                "skopeo",
-                "inspect",
-                "--authfile",
-                str(authfile),
-                "--cert-dir",
-                str(registry.cert_dir),
-                "--format",
-                "{{.Name}} {{.Digest}}",
-                f"docker://{registry.reference}",
-            ],
-            check=False,
-        )
+        result = skopeo_inspect(registry, authfile, "--format", "{{.Name}} {{.Digest}}")
+        print((result.stdout or result.stderr).strip(), flush=True)
         code = max(code, result.returncode)
     authfile.unlink()
     return code

@@ -45,7 +45,7 @@ from rotator.model import (
 )
 from tests.world.kube import KubeWorld
 from tests.world.pytest_kube import NamespaceFactory
-from tests.world.pytest_registry import RegistryWorld
+from tests.world.pytest_registry import RegistryWorld, skopeo_inspect
 from tests.world.tls import LocalCA
 
 SECRET = "regcred"
@@ -468,22 +468,7 @@ class RotateEnv:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.tmp_path),  # no ~/.docker/config.json or containers auth of ours
         }
-        done = subprocess.run(
-            [
-                "skopeo",
-                "inspect",
-                "--authfile",
-                str(authfile),
-                "--cert-dir",
-                str(world.cert_dir),
-                f"docker://{world.reference}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env=env,
-        )
+        done = skopeo_inspect(world, authfile, env=env)
         authfile.unlink()
         assert done.returncode == 0, f"skopeo inspect {world.reference} failed: {done.stderr}"
         document: dict[str, Any] = json.loads(done.stdout)

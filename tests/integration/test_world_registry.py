@@ -12,7 +12,7 @@ import jwt
 import pytest
 
 from tests.world.image import MANIFEST_ACCEPT
-from tests.world.pytest_registry import RegistryWorld
+from tests.world.pytest_registry import RegistryWorld, skopeo_inspect
 from tests.world.registry import Credentials, parse_challenge
 from tests.world.tokenserver import TokenServer
 
@@ -65,22 +65,7 @@ def _claims(token: str) -> dict[str, object]:
 def _skopeo_inspect(
     world: RegistryWorld, creds: Credentials, tmp_path: Path
 ) -> subprocess.CompletedProcess[str]:
-    authfile = world.registry.write_authfile(tmp_path / "auth.json", creds)
-    return subprocess.run(
-        [
-            "skopeo",
-            "inspect",
-            "--authfile",
-            str(authfile),
-            "--cert-dir",
-            str(world.cert_dir),
-            f"docker://{world.reference}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return skopeo_inspect(world, world.registry.write_authfile(tmp_path / "auth.json", creds))
 
 
 # -- htpasswd (Basic) -----------------------------------------------------------------------

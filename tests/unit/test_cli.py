@@ -4,8 +4,6 @@ is contacted, with the key path on stderr."""
 from __future__ import annotations
 
 import copy
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,15 +11,6 @@ import yaml
 
 from rotator.cli import main
 from tests.unit.test_config import BAD_CONFIGS, BASE, Mutation
-
-
-@pytest.fixture(autouse=True)
-def _restore_root_logger() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def _write(tmp_path: Path, raw: object) -> Path:

@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -40,15 +39,6 @@ def test_longer_secret_containing_a_shorter_one_is_scrubbed_whole() -> None:
     redactor = Redactor()
     redactor.add("secret-one", "secret-one-and-more")
     assert redactor.redact("x secret-one-and-more y") == f"x {REDACTED} y"
-
-
-@pytest.fixture(autouse=True)
-def _restore_root_logger() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def _logger_output(json_output: bool, redactor_value: str) -> str:

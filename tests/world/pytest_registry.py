@@ -7,6 +7,7 @@ below: both registries live for the whole session.
 from __future__ import annotations
 
 import secrets
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -105,3 +106,19 @@ def basic_registry(world_dir: Path, test_ca: LocalCA) -> Iterator[RegistryWorld]
 def token_registry(world_dir: Path, test_ca: LocalCA) -> Iterator[RegistryWorld]:
     with registry_world(test_ca, world_dir, "token") as world:
         yield world
+
+
+def skopeo_inspect(
+    world: RegistryWorld, authfile: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``skopeo inspect`` of the world's image with a docker config file: an independent
+    client that shares CRI-O's and podman's auth code, so it pulls as a node would."""
+    command = ["skopeo", "inspect", "--authfile", str(authfile), "--cert-dir", str(world.cert_dir)]
+    return subprocess.run(
+        [*command, *args, f"docker://{world.reference}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
