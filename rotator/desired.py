@@ -21,8 +21,9 @@ from rotator.model import (
     MANAGED_BY_VALUE,
     Credential,
     DesiredSecret,
+    format_time,
 )
-from rotator.policy import format_time, renew_at
+from rotator.policy import renew_at
 
 
 @dataclass(frozen=True)

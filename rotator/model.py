@@ -3,9 +3,10 @@ stages of ``observe → plan → mint → verify → write → verify``."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 # The ownership label and the annotations the rotator keeps on every Secret it manages. The
@@ -21,6 +22,26 @@ ANN_VERIFIED_AT = ANNOTATION_PREFIX + "verified-at"
 ANN_FINGERPRINT = ANNOTATION_PREFIX + "fingerprint"
 DOCKERCONFIGJSON_TYPE = "kubernetes.io/dockerconfigjson"
 DOCKERCONFIGJSON_KEY = ".dockerconfigjson"
+# Times in annotations: RFC 3339, UTC, whole seconds, so they sort and compare as text too.
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_TIME_SHAPE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def format_time(moment: datetime) -> str:
+    """A timezone-aware datetime as the annotations store it: RFC 3339, UTC, whole seconds."""
+    if moment.tzinfo is None:
+        raise ValueError("format_time needs a timezone-aware datetime")
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def parse_time(value: object) -> datetime | None:
+    """``YYYY-MM-DDTHH:MM:SSZ`` → aware UTC datetime; anything else → None."""
+    if not isinstance(value, str) or not _TIME_SHAPE.fullmatch(value):
+        return None
+    try:
+        return datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:  # right shape, impossible date: 2024-02-30T25:00:00Z
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from rotator.dockerconfig import Fingerprint
-from rotator.model import DOCKERCONFIGJSON_TYPE, Credential, Decision, Observed, Reason, Target
+from rotator.model import (
+    DOCKERCONFIGJSON_TYPE,
+    Credential,
+    Decision,
+    Observed,
+    Reason,
+    Target,
+    format_time,
+)
 
 
 def renew_at(
@@ -148,20 +156,3 @@ def decide(c: CheckInput) -> Decision:
         reason=reason,
         message=message,
     )
-
-
-def format_time(moment: datetime) -> str:
-    """RFC 3339 in UTC with a Z, whole seconds: the annotation format."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str | None) -> datetime | None:
-    """The inverse of format_time; None for anything else, so a mangled annotation reads as
-    absent and the planner renews rather than trusting it."""
-    if not text:
-        return None
-    try:
-        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC)

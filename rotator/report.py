@@ -12,8 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from rotator.model import Observed, Outcome, RotationResult
-from rotator.policy import format_time
+from rotator.model import Observed, Outcome, RotationResult, format_time
 from rotator.runner import RunReport
 
 _STYLE = {

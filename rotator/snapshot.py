@@ -7,10 +7,8 @@ it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from rotator.model import (
@@ -24,6 +22,7 @@ from rotator.model import (
     MANAGED_BY_VALUE,
     Observed,
     Target,
+    parse_time,
 )
 from rotator.selection import NamespaceInfo  # name, labels, terminating: what selection needs
 
@@ -31,34 +30,13 @@ __all__ = [
     "ClusterSnapshot",
     "Key",
     "NamespaceInfo",
-    "format_time",
     "parse_namespace",
     "parse_secret",
     "parse_snapshot",
-    "parse_time",
     "strings",
 ]
 
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-_TIME_SHAPE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 Key = tuple[str, str]  # (namespace, secret name)
-
-
-def format_time(moment: datetime) -> str:
-    """A timezone-aware datetime as the annotations store it: RFC 3339, UTC, whole seconds."""
-    if moment.tzinfo is None:
-        raise ValueError("format_time needs a timezone-aware datetime")
-    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
-
-
-def parse_time(value: object) -> datetime | None:
-    """``YYYY-MM-DDTHH:MM:SSZ`` → aware UTC datetime; anything else → None."""
-    if not isinstance(value, str) or not _TIME_SHAPE.fullmatch(value):
-        return None
-    try:
-        return datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=UTC)
-    except ValueError:  # right shape, impossible date: 2024-02-30T25:00:00Z
-        return None
 
 
 def strings(value: object) -> dict[str, str]:

@@ -46,22 +46,17 @@ from rotator.snapshot import (
     ClusterSnapshot,
     Key,
     NamespaceInfo,
-    format_time,
     parse_secret,
     parse_snapshot,
-    parse_time,
     strings,
 )
 
 __all__ = [  # the runner's one import point for cluster I/O
     "ApiConflict",
     "ClusterSnapshot",
-    "DesiredSecret",
     "NamespaceInfo",
     "SecretStore",
     "StoredSecret",
-    "format_time",
-    "parse_time",
     "secret_path",
 ]
 

@@ -34,11 +34,13 @@ from rotator.model import (
     DOCKERCONFIGJSON_KEY,
     DOCKERCONFIGJSON_TYPE,
     MANAGED_BY_LABEL,
+    DesiredSecret,
     Observed,
     Target,
+    format_time,
 )
 from rotator.ratelimit import TokenBucket
-from rotator.writer import ApiConflict, DesiredSecret, SecretStore, format_time
+from rotator.writer import ApiConflict, SecretStore
 from tests.world.faultproxy import FaultProxy, delay, server_error, throttle
 from tests.world.kube import KubeWorld
 from tests.world.procs import wait_until

@@ -10,8 +10,17 @@ from hypothesis import strategies as st
 
 from rotator.config import ScheduleSpec
 from rotator.dockerconfig import fingerprint
-from rotator.model import DOCKERCONFIGJSON_TYPE, Credential, Decision, Observed, Reason, Target
-from rotator.policy import CHECKS, CheckInput, decide, format_time, parse_time, renew_at
+from rotator.model import (
+    DOCKERCONFIGJSON_TYPE,
+    Credential,
+    Decision,
+    Observed,
+    Reason,
+    Target,
+    format_time,
+    parse_time,
+)
+from rotator.policy import CHECKS, CheckInput, decide, renew_at
 
 FAST = settings(deadline=None, max_examples=200)
 
