@@ -78,7 +78,7 @@ class Rotation:
             force=force,
             now=now,
             static=static or {},
-            static_registries=frozenset(n for n, p in runtime.providers.items() if p.static),
+            static_registries=runtime.static_registries,
         )
         return decide(check)
 

@@ -153,7 +153,7 @@ def plan_run(
         now=now,
         force=options.force,
         static=static.credentials,
-        static_registries={n for n, p in runtime.providers.items() if p.static},
+        static_registries=runtime.static_registries,
         scope=options.scope,
     )
     return plan, static

@@ -59,6 +59,11 @@ class Runtime:
         _freeze_startup_objects()
         return runtime
 
+    @property
+    def static_registries(self) -> frozenset[str]:
+        """Registries whose credentials are read, not minted, and never expire."""
+        return frozenset(name for name, p in self.providers.items() if p.static)
+
     def read_secret(self, *, cluster: str, namespace: str, name: str, key: str) -> bytes:
         """The SecretReader given to providers whose source is a Secret in a cluster."""
         store = self.stores.get(cluster)

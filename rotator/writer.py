@@ -148,27 +148,16 @@ class SecretStore:
             name=name,
         )
 
+    def _list(self, path: str, resource: str) -> Request:
+        return Request(
+            cluster=self.cluster, method="GET", path=path, resource=resource, verb="list"
+        )
+
     def observe(self) -> ClusterSnapshot:
         """Two requests: the managed Secrets of every namespace, and the namespaces."""
-        secrets = self.api.call(
-            Request(
-                cluster=self.cluster,
-                method="GET",
-                path="/api/v1/secrets",
-                resource="secrets",
-                verb="list",
-            ),
-            query=(("labelSelector", f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"),),
-        )
-        namespaces = self.api.call(
-            Request(
-                cluster=self.cluster,
-                method="GET",
-                path="/api/v1/namespaces",
-                resource="namespaces",
-                verb="list",
-            )
-        )
+        selector = (("labelSelector", f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"),)
+        secrets = self.api.call(self._list("/api/v1/secrets", "secrets"), query=selector)
+        namespaces = self.api.call(self._list("/api/v1/namespaces", "namespaces"))
         snapshot = parse_snapshot(self.cluster, secrets, namespaces)
         kept: dict[Key, _Kept] = {}
         for item in secrets.get("items") or ():

@@ -83,20 +83,17 @@ def find_kube_binaries() -> Path:
     return folder
 
 
-def _https_status(port: int, path: str, context: ssl.SSLContext) -> tuple[int, str]:
-    # http.client rather than urllib: urllib honours *_PROXY variables, which must never see
-    # loopback traffic of the test world.
-    conn = http.client.HTTPSConnection(_LOOPBACK, port, context=context, timeout=2)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read().decode(errors="replace")
-    finally:
-        conn.close()
+def _get_status(port: int, path: str, context: ssl.SSLContext | None) -> tuple[int, str]:
+    """GET over HTTPS with ``context``, or plain HTTP without one.
 
-
-def _http_status(port: int, path: str) -> tuple[int, str]:
-    conn = http.client.HTTPConnection(_LOOPBACK, port, timeout=2)
+    http.client rather than urllib: urllib honours *_PROXY variables, which must never see
+    loopback traffic of the test world.
+    """
+    conn = (
+        http.client.HTTPConnection(_LOOPBACK, port, timeout=2)
+        if context is None
+        else http.client.HTTPSConnection(_LOOPBACK, port, context=context, timeout=2)
+    )
     try:
         conn.request("GET", path)
         response = conn.getresponse()
@@ -129,10 +126,7 @@ def _wait_healthy(
                     f"({proc.log_path}):\n{proc.log_tail(40)}"
                 )
             try:
-                if context is None:
-                    status, body = _http_status(port, path)
-                else:
-                    status, body = _https_status(port, path, context)
+                status, body = _get_status(port, path, context)
             except (OSError, http.client.HTTPException) as exc:
                 last[proc.name] = repr(exc)
                 continue
